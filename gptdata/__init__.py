@@ -10,6 +10,13 @@ _PUBLIC = {
     'Tokenizer': 'tokenizer', 'get_tokenizer': 'tokenizer', 'CompactVocab': 'tokenizer',
     'detect_domain': 'domains', 'DomainMatch': 'domains', 'Domain': 'domains', 'register_domain': 'domains',
     'get_domain': 'domains', 'list_domains': 'domains',
+    'Sample': 'samples', 'SampleStore': 'samples', 'read_samples': 'samples', 'samples_df': 'samples',
+    'Template': 'templates',
+    'Ollama': 'llm', 'OpenAI': 'llm', 'check_server': 'llm',
+    'DataGenerator': 'generator',
+    'DataRefiner': 'refiner',
+    'TextDataset': 'dataset', 'write_token_files': 'dataset', 'get_batch': 'dataset',
+    'build': 'pipeline',
 }
 __all__ = sorted(_PUBLIC)
 
