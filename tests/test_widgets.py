@@ -15,7 +15,7 @@ from gptdata.widgets import GptdataApp
 HAVE_PIPELINE = importlib.util.find_spec("gptdata.pipeline") is not None
 needs_pipeline = pytest.mark.skipif(not HAVE_PIPELINE, reason="gptdata.pipeline is not written yet")
 
-class FakeCancelled(Exception): pass
+class BuildCancelled(Exception): "Named like gptdata.pipeline's: the app takes it for a clean stop."
 
 class FakeBuild:
     "Records the options it got; writes samples one by one, reports progress, stops on `cancel`."
@@ -28,7 +28,7 @@ class FakeBuild:
         with open(out/"samples.jsonl", "w") as f:
             for i in range(self.n):
                 if self.gate is not None: self.gate.wait(5)
-                if cancel.is_set(): raise FakeCancelled("cancelled")
+                if cancel.is_set(): raise BuildCancelled("cancelled")
                 if self.fail and i == self.n//2: raise self.fail
                 f.write(json.dumps({"id": f"s{i}", "text": f"text {i} of {prompt}"}) + "\n"); f.flush()
                 callback("generate", i + 1, self.n, {"tokens": 10*(i + 1), "tokens_per_s": 100.0, "eta_s": 0.1})
@@ -108,7 +108,7 @@ def test_kernel_responsive_and_stop(tmp_path):
     assert app.status.value.startswith("stopped; ") and "samples kept on disk" in app.status.value
     assert 0 < n < 1000 and n == len((tmp_path/"s"/"samples.jsonl").read_text().splitlines())
     assert (app.generate.disabled, app.stop.disabled, app.prompt.disabled) == (False, True, False)
-    assert app.results.layout.display == "none"
+    assert app.results.layout.display == "none" and app.last_error is None and app.error.layout.display == "none"
 
 @pytest.mark.parametrize("err,shown", [(GptdataError("cannot write to output folder '/x'; choose another"), "cannot write to output folder"),
                                        (RuntimeError("boom"), "RuntimeError: boom")])
