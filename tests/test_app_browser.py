@@ -100,8 +100,9 @@ def test_app_builds_in_browser(voila, page, tmp_path):
     page.locator(".gptdata-domain select").select_option("cooking")
     page.locator(".gptdata-size button", has_text="medium").click()
     page.locator(".gptdata-size .mod-active", has_text="medium").wait_for()
-    assert page.locator(".gptdata-initial input").input_value() == "50000"
-    assert page.locator(".gptdata-final input").input_value() == "25000"
+    from playwright.sync_api import expect
+    expect(page.locator(".gptdata-initial input")).to_have_value("50000")   # filled from ModelSize by the kernel
+    expect(page.locator(".gptdata-final input")).to_have_value("25000")
     page.locator(".gptdata-out input").fill(str(out))
     page.locator(".gptdata-out input").press("Tab")
     page.get_by_role("button", name="Generate").click()
@@ -115,8 +116,7 @@ def test_app_builds_in_browser(voila, page, tmp_path):
     assert str(out) in summary
     assert all((out/f).stat().st_size > 0 for f in ("train.bin", "val.bin", "meta.json"))
     assert "TextDataset" in page.locator(".gptdata-load").inner_text()
-    page.get_by_role("button", name="Generate").wait_for()
-    assert page.get_by_role("button", name="Generate").is_enabled()
+    expect(page.get_by_role("button", name="Generate")).to_be_enabled()
     elapsed = time.monotonic() - t0
     shot = tmp_path/"app.png"
     page.locator(".gptdata-app").screenshot(path=str(shot))

@@ -34,7 +34,7 @@ class FakeBuild:
                 callback("generate", i + 1, self.n, {"tokens": 10*(i + 1), "tokens_per_s": 100.0, "eta_s": 0.1})
                 time.sleep(self.delay)
         for name in ("train.bin", "val.bin"): (out/name).write_bytes(b"\0"*8)
-        (out/"meta.json").write_text(json.dumps({"train_tokens": 270, "val_tokens": 30}))
+        (out/"meta.json").write_text(json.dumps({"train_tokens": 12_345, "val_tokens": 1_234}))
         callback("done", 1, 1, {})
         return types.SimpleNamespace(out_dir=out, prompt=prompt, domain="cooking", confidence=0.8, method="template",
             initial_tokens=opts.get("initial_tokens"), final_tokens=opts.get("final_tokens"), train_tokens=12_345,
