@@ -110,6 +110,11 @@ def _pandoc_md(src:str) -> str:
     for i in reversed(opened): del out[i:i+2]            # a div left open in this cell (nbdev's boxify) is dropped
     return "\n".join(out)
 
+def _unlink_code(md:str) -> str:
+    "Doclinks nbdev put inside fenced code (show_doc signatures) would print as raw markdown: keep the name only."
+    parts = re.split(r"(^```.*?^```)", md, flags=re.MULTILINE|re.DOTALL)
+    return "".join(re.sub(r"\[`([^`\]]+)`\]\([^)\s]+\)", r"\1", p) if p.startswith("```") else p for p in parts)
+
 def _showdoc_names(md:str) -> list[str]: return re.findall(r"^#{1,6}\s+(\S+)\s*$", md, flags=re.MULTILINE)
 
 def _module_all(module:str) -> list[str]:
@@ -149,7 +154,7 @@ def to_site_nb(src:Path):
         c.outputs = [] if opts.get("output") == "false" else outs
         if opts.get("output") == "asis":                                   # show_doc: its markdown is the page
             md = "\n".join("".join(o["data"]["text/markdown"]) for o in c.outputs if "text/markdown" in o.get("data", {}))
-            md = _pandoc_md(md.replace("\n---\n", "\n").removeprefix("---\n"))
+            md = _pandoc_md(_unlink_code(md.replace("\n---\n", "\n").removeprefix("---\n")))
             documented += _showdoc_names(md)
             if opts.get("echo") != "false": cells.append(mk_cell(c.source, "code"))
             cells.append(mk_cell(f'<div class="gd-doc">\n\n{md}\n\n</div>', "markdown")); continue
@@ -223,21 +228,23 @@ def _fix_headings(page:str, documented:set) -> tuple[str, list]:
 def _fix_links(page:str, pages:dict, site_url:str) -> str:
     "Doc links to the published site become relative; links to notebooks point at their pages."
     def sub(m):
-        attr, url = m.group(1), html.unescape(m.group(2))
-        if site_url and url.startswith(site_url + "/"): url = url[len(site_url) + 1:]
+        attr, url, mark = m.group(1), html.unescape(m.group(2)), ""
+        if site_url and url.startswith(site_url + "/"): url, mark = url[len(site_url) + 1:], ' data-gd-doclink="1"'
+
         path, frag = (url.split("#", 1) + [""])[:2]
         if not re.match(r"^[a-z][a-z0-9+.-]*:", path) and path.endswith(".ipynb"):
             name = Path(path).name
             url = pages.get(name, page_name(Path(name))) + (f"#{frag}" if frag else "")
             url = str(Path(path).parent/url) if "/" in path else url
-        return f'{attr}="{html.escape(url)}"'
+        return f'{attr}="{html.escape(url)}"{mark}'
     return re.sub(r'\b(href|src)="([^"]*)"', sub, page)
 
 def render_page(src:str, out_dir:str, pages:dict, site_url:str) -> dict:
     "Worker: process one notebook and write its page (nav added later). Returns what the nav needs."
     os.environ["IN_TEST"] = "1"                      # as nbdev's own docs workers do
     src, out_dir = Path(src), Path(out_dir)
-    os.chdir(src.parent)
+    os.chdir(ROOT)                                   # where nbdev_docs runs: the project root
+    import warnings; warnings.filterwarnings("ignore", message="Found cells containing imports")
     import matplotlib; matplotlib.use("Agg")
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -255,6 +262,19 @@ def render_page(src:str, out_dir:str, pages:dict, site_url:str) -> dict:
 def _worker(args):
     try: return render_page(*args), None
     except BaseException: return None, traceback.format_exc()
+
+_re_doclink = re.compile(r'href="([^"#]*)#([^"]*)" data-gd-doclink="1"')
+
+def _fix_doclink_targets(page:str, ids:dict) -> str:
+    """nbdev links every backticked name it knows, methods and private helpers included, though show_doc only writes
+    an anchor for public top-level names: point such a link at its class (`#budget.of` -> `#budget`), or the page."""
+    def sub(m):
+        target, frag = m.group(1), html.unescape(m.group(2))
+        have = ids.get(target)
+        if have is None or frag in have: return m.group(0)
+        while "." in frag and frag not in have: frag = frag.rsplit(".", 1)[0]
+        return f'href="{target}' + (f'#{html.escape(frag)}"' if frag in have else '"') + ' data-gd-doclink="1"'
+    return _re_doclink.sub(sub, page)
 
 def nav_html(sections, pages, titles, current:str, h2s) -> str:
     "The sidebar: every page in sidebar.yml order; the current page is marked and lists its sections."
@@ -312,9 +332,11 @@ def build(out:Path, nbs:Path=NBS, workers:int=2, keep_going:bool=False) -> int:
         failed = [(p, err) for p, (_, err) in zip(nb_list, results) if err]
         done = {r["page"]: r for r, _ in results if r}
         titles = {k: r["title"] for k, r in done.items()}
+        text = {name: (tmp/name).read_text(encoding="utf-8") for name in done}
+        ids = {name: set(map(html.unescape, re.findall(r'\bid="([^"]*)"', t))) for name, t in text.items()}
         for name, r in done.items():
-            f = tmp/name
-            f.write_text(f.read_text(encoding="utf-8").replace("<!--GD_NAV-->", nav_html(sections, pages, titles, name, r["h2s"]), 1), encoding="utf-8")
+            t = _fix_doclink_targets(text[name].replace("<!--GD_NAV-->", nav_html(sections, pages, titles, name, r["h2s"]), 1), {**ids, "": ids[name]})
+            (tmp/name).write_text(t, encoding="utf-8")
         (tmp/"_static").mkdir()
         (tmp/"_static"/"lab.css").write_text(_lab_css(), encoding="utf-8")
         if (nbs/"styles.css").exists(): shutil.copy2(nbs/"styles.css", tmp/"styles.css")
