@@ -153,11 +153,13 @@ def to_site_nb(src:Path):
             outs.append(o)
         c.outputs = [] if opts.get("output") == "false" else outs
         if opts.get("output") == "asis":                                   # show_doc: its markdown is the page
-            md = "\n".join("".join(o["data"]["text/markdown"]) for o in c.outputs if "text/markdown" in o.get("data", {}))
+            md = "\n".join("".join(o["data"]["text/markdown"]) if "text/markdown" in o.get("data", {}) else
+                            "".join(o.get("text", "")) if o.get("output_type") == "stream" else "" for o in c.outputs)
             md = _pandoc_md(_unlink_code(md.replace("\n---\n", "\n").removeprefix("---\n")))
-            documented += _showdoc_names(md)
             if opts.get("echo") != "false": cells.append(mk_cell(c.source, "code"))
-            cells.append(mk_cell(f'<div class="gd-doc">\n\n{md}\n\n</div>', "markdown")); continue
+            names = _showdoc_names(md) if re.match(r"\s*show_doc\(", c.source) else []
+            documented += names
+            cells.append(mk_cell(f'<div class="gd-doc">\n\n{md}\n\n</div>' if names else md, "markdown")); continue
         if opts.get("echo") == "false": c.metadata.setdefault("transient", {})["remove_source"] = True
         if "code-fold" in opts:
             c.metadata["gd_fold"] = opts["code-fold"]; c.metadata["gd_summary"] = opts.get("code-summary", "Code")
@@ -252,6 +254,9 @@ def render_page(src:str, out_dir:str, pages:dict, site_url:str) -> dict:
     exp = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"gd_page.html.j2": TEMPLATE})],
                        template_file="gd_page.html.j2", exclude_input_prompt=True, exclude_output_prompt=True,
                        embed_images=False)
+    import nbformat
+    from execnb.nbio import nb2str
+    nb = nbformat.reads(nb2str(nb), as_version=4)    # nbformat's node types: multi-line outputs joined, as nbconvert expects
     body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": fm.get("title", src.stem)}})
     body, h2s = _fix_headings(body, set(documented))
     body = _fix_links(body, pages, site_url)
