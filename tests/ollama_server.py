@@ -214,6 +214,7 @@ def _hung_up(conn) -> bool:
 # ---------------------------------------------------------------------------------------------------------------------
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True     # as Go's net/http: no 40 ms Nagle/delayed-ACK stall between headers and body
     server_version, sys_version = "ollama-test", ""
     app: OllamaServer
 
