@@ -245,7 +245,9 @@ def render_page(src:str, out_dir:str, pages:dict, site_url:str) -> dict:
     "Worker: process one notebook and write its page (nav added later). Returns what the nav needs."
     os.environ["IN_TEST"] = "1"                      # as nbdev's own docs workers do
     src, out_dir = Path(src), Path(out_dir)
-    os.chdir(ROOT)                                   # where nbdev_docs runs: the project root
+    # cwd: the project root, where nbdev_docs runs (and nbdev's get_config finds settings.ini), so a notebook that
+    # fails here fails `nbdev_docs` with Quarto too
+    os.chdir(ROOT)
     import warnings; warnings.filterwarnings("ignore", message="Found cells containing imports")
     import matplotlib; matplotlib.use("Agg")
     from jinja2 import DictLoader
