@@ -344,10 +344,11 @@ class _Handler(BaseHTTPRequestHandler):
         if chat:
             msgs = body.get("messages")
             if not isinstance(msgs, list): msgs = []
-            prompt = "\n".join(str(m.get("content", "")) for m in msgs if isinstance(m, dict))
-        else:
-            prompt = (body.get("system") or "") + "\n" + str(body.get("prompt") or "") if body.get("system") else str(body.get("prompt") or "")
-        rec.update(prompt=prompt, seed=opts.get("seed"), options=opts, keep_alive=body.get("keep_alive"), format=fmt)
+            msgs = [m for m in msgs if isinstance(m, dict)]
+            prompt = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") != "system")
+            system = "\n".join(str(m.get("content", "")) for m in msgs if m.get("role") == "system")
+        else: prompt, system = str(body.get("prompt") or ""), str(body.get("system") or "")
+        rec.update(prompt=prompt, system=system, seed=opts.get("seed"), options=opts, keep_alive=body.get("keep_alive"), format=fmt)
         if "stream" not in body and not openai:
             rec["note"] = "client did not send 'stream'"    # the official client always does; Ollama then streams
         stream = bool(body.get("stream", not openai))
@@ -372,14 +373,14 @@ class _Handler(BaseHTTPRequestHandler):
             st.queued -= 1; st.active += 1; st.max_active = max(st.max_active, st.active)
         rec["t_start"] = time.monotonic() - app.t0
         try:
-            self._run(model, prompt, opts, fmt, stream, openai, chat, fault, rec, body)
+            self._run(model, prompt, system, opts, fmt, stream, openai, chat, fault, rec, body)
         except (BrokenPipeError, ConnectionResetError):
             rec["status"] = rec["status"] or "client gone"
         finally:
             with app._lock: st.active -= 1
             app._slots.release()
 
-    def _run(self, model, prompt, opts, fmt, stream, openai, chat, fault, rec, body):
+    def _run(self, model, prompt, system, opts, fmt, stream, openai, chat, fault, rec, body):
         app = self.app
         t0 = time.monotonic()
         load = 0.0
@@ -389,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         seed = opts.get("seed")
         if seed is None: seed = random.getrandbits(31)                  # like Ollama: no seed, random text
         num_predict = opts.get("num_predict")
-        rng = _rng("extra", model, prompt, seed)
+        rng = _rng("extra", model, system, prompt, seed)
         if fmt:
             hit = False
             if rng.random() < app.json_fail_rate: text = "Sure! The score is high because the text reads well."
@@ -397,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif not prompt.strip():
             text, hit = "", False                                        # an empty prompt only loads the model
         else:
-            text, hit = make_text(prompt, seed, num_predict, model)
+            text, hit = make_text(prompt, seed, num_predict, model + system)
             if rng.random() < app.chatty: text = _chatty(rng, text, prompt)
         words = text.split(" ") if text else []
         gen_time = app.latency + app.token_latency * len(words)
