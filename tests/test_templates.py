@@ -109,9 +109,18 @@ def test_resume_after_sigkill(tmp_path):
     p = _cli(*args); so, se = p.communicate(timeout=120)
     assert p.returncode == 0 and "nothing to do" in so
 
-def test_user_defined_grammar():
-    from gptdata.domains import register_domain
-    register_domain("beekeeping", ["hive", "honey", "beekeeper", "queen", "swarm"], replace=True)
+@pytest.fixture
+def user_domains():
+    "Domains a test registers are unregistered afterwards, so other suites' detection is unaffected."
+    from gptdata.domains import register_domain, unregister_domain
+    names = []
+    def reg(name, keywords): names.append(name); return register_domain(name, keywords, replace=True)
+    yield reg
+    for n in names: unregister_domain(n)
+
+def test_user_defined_grammar(user_domains):
+    register_domain = user_domains
+    register_domain("beekeeping", ["hive", "honey", "beekeeper", "queen", "swarm"])
     register_grammar("beekeeping", Grammar(
         forms={"log": "Hive {hive}, {month}: {task} {Result}", "tip": "{T:task} {when}. {Why}"},
         rules={"hives": "A|B|C|D|E", "months": "March|April|May|June|July", "task": "checked the queen|added a super|fed syrup|split the colony",
@@ -125,14 +134,13 @@ def test_user_defined_grammar():
     assert all(s.domain == "beekeeping" and {"form", "hive", "month"} <= set(s.params) for s in samples)
     assert any("organic" in s.text for s in samples)  # a request word woven in through {focus}
     # a user domain without a grammar writes with the general grammar, about its keywords
-    register_domain("falconry", ["falcon", "hood", "jesses", "lure", "mews"], replace=True)
+    register_domain("falconry", ["falcon", "hood", "jesses", "lure", "mews"])
     fs = DataGenerator("falconry for beginners", domain="falconry").generate_samples(2_000)
     assert {s.params["topic"] for s in fs} <= {"falcon", "hood", "jesses", "lure", "mews"}
     assert get_grammar("falconry").form_names == get_grammar("general").form_names
 
-def test_a_grammar_too_small_for_the_budget_raises():
+def test_a_grammar_too_small_for_the_budget_raises(user_domains):
     from gptdata.core import GptdataError
-    from gptdata.domains import register_domain
-    register_domain("tiny", ["tiny"], replace=True)
+    user_domains("tiny", ["tiny"])
     register_grammar("tiny", Grammar({"only": "one {a|b} text"}, {}))
     with pytest.raises(GptdataError, match="repeated samples"): DataGenerator("tiny", domain="tiny").generate_samples(1_000)
