@@ -16,7 +16,9 @@ _PUBLIC = {
     'DataGenerator': 'generator',
     'DataRefiner': 'refiner',
     'TextDataset': 'dataset', 'write_token_files': 'dataset', 'get_batch': 'dataset',
-    'build': 'pipeline',
+    'build': 'pipeline', 'BuildSummary': 'pipeline', 'BuildCancelled': 'pipeline', 'read_report': 'pipeline',
+    'QualityScorer': 'quality', 'near_duplicate_clusters': 'dedup', 'diversity_report': 'metrics',
+    'GptdataApp': 'widgets',
 }
 __all__ = sorted(_PUBLIC)
 
