@@ -19,9 +19,7 @@ def make_gen(host, prompt=PROMPT, domain="cooking", seed=0, timeouts=Timeouts(re
     "A DataGenerator when gptdata.generator exists, else the duck-typed equivalent the method protocol needs."
     try:
         from gptdata.generator import DataGenerator
-        g = DataGenerator(prompt, ollama_host=host, timeouts=timeouts)
-        g.seed, g.domain = seed, domain
-        return g
+        return DataGenerator(prompt, ollama_host=host, timeouts=timeouts, domain=domain, seed=seed)
     except ImportError:
         return SimpleNamespace(prompt=prompt, domain=domain, seed=seed, tokenizer=get_tokenizer(), ollama_host=host, timeouts=timeouts)
 
@@ -55,7 +53,7 @@ def test_20_percent_faults_none_lost(ollama_server, tmp_path):
                timeouts=Timeouts(request=0.3, connect=1, check=2))
     m.generate(make_gen(srv.url), 8000, store)
     fails = failures(store.path)
-    assert store.n_tokens >= 8000 and m.summary.failed == len(fails) > 0
+    assert store.n_tokens >= 8000 and m.summary.failed == len(fails) and sum(srv.stats.faults.values()) >= 5
     stored = [s.seed for s in read_samples(store.path)]
     failed = [f["index"] for f in fails]
     assert len(set(stored)) == len(stored) and not set(stored) & set(failed)          # no duplicates, never both
@@ -115,6 +113,17 @@ def test_openai_method(ollama_server, tmp_path):
     new = OpenAI("qwen2.5:7b", concurrency=4, retry=FAST).generate(make_gen(srv.url), 3000, store)
     assert store.n_tokens >= 3000 and {s.method for s in new} == {"openai"} and {s.model for s in new} == {"qwen2.5:7b"}
     assert all(e["path"] == "/v1/chat/completions" for e in srv.stats.log)
+
+def test_generate_cli_with_ollama(ollama_server, tmp_path):
+    from gptdata.cli import main
+    srv = ollama_server(latency=0.01, parallel=1)
+    out = tmp_path / "s.jsonl"
+    assert main(["generate", PROMPT, "--tokens", "2000", "--out", str(out), "--method", "ollama", "--host", srv.url,
+                 "--gen-model", "qwen2.5:7b"]) == 0
+    samples = list(read_samples(out))
+    assert sum(s.n_tokens for s in samples) >= 2000 and {(s.method, s.model) for s in samples} == {("ollama", "qwen2.5:7b")}
+    assert main(["generate", PROMPT, "--tokens", "2000", "--out", str(tmp_path / "t.jsonl"), "--method", "ollama",
+                 "--host", f"127.0.0.1:{free_port()}", "--no-fallback"]) == 2
 
 def test_check_ollama_cli(ollama_server, capsys):
     srv = ollama_server()
