@@ -15,6 +15,6 @@ for n in "$@"; do $bin/jupytext --quiet --from py:percent --to ipynb -o "nbs/$n.
 $bin/nbdev_export
 for n in "$@"; do
   $bin/jupyter nbconvert --log-level=ERROR --to notebook --execute --inplace \
-    --ExecutePreprocessor.timeout=900 "nbs/$n.ipynb" 2>&1 | grep -v "Kernel is running over TCP" | tail -40
+    --ExecutePreprocessor.timeout=900 "nbs/$n.ipynb" 2>&1 | { grep -v "Kernel is running over TCP" || true; } | tail -40
   $bin/nbdev_clean --fname "nbs/$n.ipynb"
 done
