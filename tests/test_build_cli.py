@@ -121,3 +121,11 @@ def test_kill_9_mid_build_then_resume(tmp_path, ollama_server):
     ids = [s.id for s in read_samples(store)]
     assert len(ids) == len(set(ids)) and len(ids) >= n_before  # nothing lost, nothing twice
     assert sum(s.n_tokens for s in read_samples(store)) >= 8000 and (d/"meta.json").exists()
+
+def test_repeated_host_spreads_requests_over_servers(tmp_path, ollama_server):
+    a, b = ollama_server(latency=0.02, parallel=2), ollama_server(latency=0.02, parallel=2)
+    rc, out, err = run(PROMPT, "--out", tmp_path/"m", "--initial-tokens", "4000", "--final-tokens", "1500", "--method", "ollama",
+                       "--host", a.url, "--host", b.url, "--concurrency", "2")
+    assert rc == 0, err
+    n = [srv.stats.requests for srv in (a, b)]
+    assert min(n) > 0 and max(srv.stats.max_active for srv in (a, b)) <= 2, n  # both servers worked, within their slots
