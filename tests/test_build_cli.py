@@ -129,3 +129,19 @@ def test_repeated_host_spreads_requests_over_servers(tmp_path, ollama_server):
     assert rc == 0, err
     n = [srv.stats.requests for srv in (a, b)]
     assert min(n) > 0 and max(srv.stats.max_active for srv in (a, b)) <= 2, n  # both servers worked, within their slots
+
+def test_build_with_llm_judge_caches_judgements(tmp_path, ollama_server):
+    srv = ollama_server(latency=0.0, parallel=4)
+    d = tmp_path/"j"
+    args = (PROMPT, "--out", d, "--initial-tokens", "3000", "--final-tokens", "1200", "--host", srv.url, "--judge",
+            "--refine-model", "qwen2.5:7b")
+    rc, out, err = run(*args)
+    assert rc == 0, err
+    judged = [json.loads(l) for l in (d/"refine_report.jsonl").read_text().splitlines()]
+    assert any(r.get("judge") is not None for r in judged)  # the judge's ratings reached the report
+    asked = srv.stats.requests
+    assert asked > 0 and (d/"judge_cache.jsonl").exists()
+    rc, out, err = run(PROMPT, "--out", d, "--initial-tokens", "3000", "--final-tokens", "1500", "--host", srv.url, "--judge",
+                       "--refine-model", "qwen2.5:7b")  # a new final budget: refine again, but every judgement is cached
+    assert rc == 0, err
+    assert srv.stats.requests == asked
